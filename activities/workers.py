@@ -101,7 +101,9 @@ class WorkerActivities:
         try:
             made = await provisioner.create(spec)
         except ProvisioningError as exc:
-            raise ApplicationError(f"could not provision a worker: {exc}", type=PROVISIONING_FAILED)
+            raise ApplicationError(
+                f"could not provision a worker: {exc}", type=PROVISIONING_FAILED
+            ) from None
         now = dbm.utcnow()
         await self._db[dbm.WORKERS].replace_one(
             {"_id": worker_id},

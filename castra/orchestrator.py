@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -48,9 +47,7 @@ def build_worker(client: Client, db: dbm.Db, settings: Settings) -> Worker:
             workers.check_worker,
             workers.teardown_worker,
         ],
-        # Watchdogs hold a slot for a whole investigation; they are cheap async tasks.
-        max_concurrent_activities=1000,
-        activity_executor=ThreadPoolExecutor(4),
+        max_concurrent_activities=200,  # all async, mostly waiting on I/O
     )
 
 

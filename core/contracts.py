@@ -78,6 +78,9 @@ class StepResultAck(Model):
     step_id: str
     status: str
     investigation_status: InvestigationStatus
+    # True when no step will follow this one (it was the last, or it failed): the worker
+    # stops instead of asking again with a key that is about to be revoked.
+    last: bool = False
 
 
 class NextSteps(Model):

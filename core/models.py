@@ -162,7 +162,9 @@ class ScreenshotAction(Model):
     screenshot: ScreenshotSpec
 
 
-BrowserAction = GotoAction | FillAction | ClickAction | WaitForAction | ExtractAction | ScreenshotAction
+BrowserAction = (
+    GotoAction | FillAction | ClickAction | WaitForAction | ExtractAction | ScreenshotAction
+)
 
 
 class _StepBase(Model):

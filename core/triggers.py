@@ -109,9 +109,7 @@ async def record_investigation(
     return doc, True
 
 
-async def start_workflow(
-    client: Client, db: dbm.Db, settings: Settings, doc: dbm.Document
-) -> None:
+async def start_workflow(client: Client, db: dbm.Db, settings: Settings, doc: dbm.Document) -> None:
     """Starts the investigation's workflow (idempotent) and marks the record started."""
     definition = AutomationDefinition.model_validate(doc["definition"])
     trigger = TriggerInfo.model_validate(doc["trigger"])

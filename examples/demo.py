@@ -63,26 +63,44 @@ def run_investigation(settings: Settings, target_url: str) -> tuple[dict[str, An
 
     def check(resp: httpx.Response) -> dict[str, Any]:
         if resp.status_code >= 400:
-            raise SystemExit(f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text}")
+            raise SystemExit(
+                f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text}"
+            )
         body: dict[str, Any] = resp.json() if resp.content else {}
         return body
 
-    check(api.put("/v1/credentials/demo-portal", json={
-        "kind": "basic", "username": USERNAME, "password": DEFAULT_PASSWORD,
-        "allowed_hosts": ["127.0.0.1"],
-    }))
-    check(api.put("/v1/credentials/demo-api", json={
-        "kind": "api_key", "key": DEFAULT_API_KEY, "allowed_hosts": ["127.0.0.1"],
-    }))
+    check(
+        api.put(
+            "/v1/credentials/demo-portal",
+            json={
+                "kind": "basic",
+                "username": USERNAME,
+                "password": DEFAULT_PASSWORD,
+                "allowed_hosts": ["127.0.0.1"],
+            },
+        )
+    )
+    check(
+        api.put(
+            "/v1/credentials/demo-api",
+            json={
+                "kind": "api_key",
+                "key": DEFAULT_API_KEY,
+                "allowed_hosts": ["127.0.0.1"],
+            },
+        )
+    )
     definition = yaml.safe_load((HERE / "owner-lookup.yaml").read_text())
     definition["vars"]["portal_url"] = target_url
     automation = check(api.post("/v1/automations", json=definition))
     alert = json.loads((HERE / "alert.json").read_text())
-    inv = check(api.post(
-        "/v1/investigations",
-        json={"automation_id": automation["id"], "input": alert},
-        headers={"Idempotency-Key": alert["id"]},
-    ))
+    inv = check(
+        api.post(
+            "/v1/investigations",
+            json={"automation_id": automation["id"], "input": alert},
+            headers={"Idempotency-Key": alert["id"]},
+        )
+    )
     say(f"Triggered investigation {inv['id']} ({automation['name']}) for alert {alert['id']}")
     seen: dict[str, str] = {}
     status = inv["status"]
@@ -114,26 +132,38 @@ def report(inv: dict[str, Any], key: str, settings: Settings) -> None:
         if step.get("error"):
             say(f"    error: {step['error']}")
         for art in step.get("artifacts", []):
-            say(f"    artifact: {art['name']} ({art['content_type']}, {art['size']} bytes) "
-                f"{settings.effective_public_url}/v1/investigations/{inv['id']}/artifacts/{art['id']}")
+            say(
+                f"    artifact: {art['name']} ({art['content_type']}, {art['size']} bytes) "
+                f"{settings.effective_public_url}/v1/investigations/{inv['id']}/artifacts/{art['id']}"
+            )
     say()
-    say(f"REST:        {settings.effective_public_url}/v1/investigations/{inv['id']}")
-    say(f"             curl -H 'Authorization: Bearer {key}' {settings.effective_public_url}/v1/investigations/{inv['id']}")
+    url = f"{settings.effective_public_url}/v1/investigations/{inv['id']}"
+    say(f"REST:        {url}")
+    say(f"             curl -H 'Authorization: Bearer {key}' {url}")
     say(f"Temporal UI: {inv['links']['temporal_ui']}")
     say(f"API docs:    {settings.effective_public_url}/docs")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exit", action="store_true", help="stop the stack once the investigation is done")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--exit", action="store_true", help="stop the stack once the investigation is done"
+    )
     parser.add_argument("--target-port", type=int, default=8077, help="port of the demo target")
     args = parser.parse_args()
     settings = Settings()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    stack = subprocess.Popen([sys.executable, "-m", "castra", "up"], env=env, start_new_session=True)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "castra", "up"], env=env, start_new_session=True
+    )
     target = subprocess.Popen(
         [sys.executable, str(HERE / "demo_target.py"), "--port", str(args.target_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     target_url = f"http://127.0.0.1:{args.target_port}"
     succeeded = False

@@ -16,20 +16,14 @@ from pathlib import Path
 
 import pytest
 
-# The repository root, so tests can import `tests.services` and `examples.*` however
-# pytest was started (`pytest`, `python -m pytest`, from any directory).
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from core.settings import Settings  # noqa: E402
-from tests.stack import Stack, running_stack  # noqa: E402
-from tests.services import (  # noqa: E402
+from core.settings import Settings
+from tests.services import (
     free_port,
     serve_in_thread,
     start_test_mongodb,
     start_test_temporal,
 )
+from tests.stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 

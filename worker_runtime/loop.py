@@ -117,7 +117,7 @@ class StepLoop:
             done_steps = dict(batch.context)
             for step in todo:
                 ack = await self._run_step(step, {**base, "steps": done_steps}, done_steps)
-                if ack is not None and ack.investigation_status.terminal:
+                if ack is not None and (ack.last or ack.investigation_status.terminal):
                     return
 
     async def _run_step(

@@ -28,9 +28,8 @@ Runner = Callable[["WorkerStartRequest"], Awaitable[None]]
 
 
 def _preload() -> None:
-    """Import the models, the loop and the executors (not Playwright). Building the
-    pydantic models is most of a cold start, so the server answers /healthz first and
-    does this in a thread while the orchestrator gets ready to call /start."""
+    """Import the models, the loop and the executors (not Playwright, which only a
+    browser step needs) before serving: /healthz answering means ready to run."""
     import worker_runtime.loop  # noqa: F401
 
 
@@ -103,10 +102,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        preload = asyncio.create_task(asyncio.to_thread(_preload))
+        _preload()
         yield
-        with contextlib.suppress(Exception):
-            await preload
         # Shutting down (SIGTERM, or the loop ended): let a running loop close its browser.
         if worker.task is not None and not worker.task.done():
             worker.task.cancel()

@@ -40,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from core.models import InvestigationStatus, StepState, StepStatus, WorkerInfo
 
-STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
 WORKER_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=[PROVISIONING_FAILED])
 TEARDOWN_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20)
 
@@ -75,8 +77,10 @@ class InvestigationWorkflow:
         deadline = workflow.now() + timedelta(seconds=arg.limits.investigation_timeout_seconds)
         self._started_at = workflow.now()
         try:
-            await self._set_status(InvestigationStatus.provisioning)
+            # recording "provisioning" need not hold up the provisioning itself
+            recorded = asyncio.create_task(self._set_status(InvestigationStatus.provisioning))
             await self._provision_and_start()
+            await recorded
             await self._run_steps(deadline)
             # let the last result's update answer the worker before it is torn down
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -134,7 +138,9 @@ class InvestigationWorkflow:
                 self._begin_step(index)
                 await self._save()
             step_timeout = step.timeout_seconds or self._arg.limits.step_timeout_seconds
-            await self._await_result(index, min(workflow.now() + timedelta(seconds=step_timeout), deadline))
+            await self._await_result(
+                index, min(workflow.now() + timedelta(seconds=step_timeout), deadline)
+            )
             state = self._steps[index]
             if state.status == StepStatus.failed:
                 raise _Stop(InvestigationStatus.failed, f"step {step.id!r} failed: {state.error}")
@@ -166,13 +172,17 @@ class InvestigationWorkflow:
                     retry_policy=WORKER_RETRY,
                 )
                 if not check.alive and state.status == StepStatus.running:
-                    raise _Stop(InvestigationStatus.failed, f"worker lost: {check.reason}") from None
+                    raise _Stop(
+                        InvestigationStatus.failed, f"worker lost: {check.reason}"
+                    ) from None
 
     def _timed_out(self, index: int) -> _Stop:
         step = self._arg.automation.steps[index]
         limits = self._arg.limits
         step_timeout = step.timeout_seconds or limits.step_timeout_seconds
-        elapsed = (workflow.now() - (self._steps[index].started_at or workflow.now())).total_seconds()
+        elapsed = (
+            workflow.now() - (self._steps[index].started_at or workflow.now())
+        ).total_seconds()
         if elapsed + 0.001 >= step_timeout:
             self._steps[index].error = f"step did not finish within {step_timeout:g}s"
             return _Stop(
@@ -188,7 +198,8 @@ class InvestigationWorkflow:
 
     @workflow.update(name=SUBMIT_STEP_RESULT)
     async def submit_step_result(self, arg: StepResultInput) -> StepResultAck:
-        state = self._steps[self._index_of(arg.step_id)]
+        index = self._index_of(arg.step_id)
+        state = self._steps[index]
         state.status = StepStatus(arg.status)
         state.outputs = arg.outputs
         state.error = arg.error
@@ -197,7 +208,10 @@ class InvestigationWorkflow:
         state.finished_at = workflow.now()
         await self._save()
         return StepResultAck(
-            step_id=arg.step_id, status=state.status.value, investigation_status=self._status
+            step_id=arg.step_id,
+            status=state.status.value,
+            investigation_status=self._status,
+            last=state.status == StepStatus.failed or index == len(self._steps) - 1,
         )
 
     @submit_step_result.validator

@@ -54,7 +54,9 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-async def test_browser_and_http_steps_succeed(stack: Stack, demo_target: str, chromium_path: str) -> None:
+async def test_browser_and_http_steps_succeed(
+    stack: Stack, demo_target: str, chromium_path: str
+) -> None:
     await store_demo_credentials(stack)
     automation_id = await stack.create_automation(owner_lookup(demo_target))
     inv_id = await stack.trigger(automation_id, ALERT)
@@ -77,6 +79,10 @@ async def test_browser_and_http_steps_succeed(stack: Stack, demo_target: str, ch
     assert worker is not None and worker["status"] == "stopped" and worker["revoked_at"]
     assert not _alive(worker["handle"]["pid"])
     assert inv["worker"]["id"] == worker["_id"] and "key" not in str(inv["worker"]).lower()
+    # it stopped by itself after its last result, with nothing refused on the way
+    worker_log = Path(worker["handle"]["log"]).read_text()
+    assert "step loop ended investigation=" in worker_log
+    assert " ERROR " not in worker_log and " WARNING " not in worker_log, worker_log
 
     # visible in Temporal with castra's search attributes
     desc = await stack.temporal.get_workflow_handle(investigation_workflow_id(inv_id)).describe()
@@ -93,8 +99,11 @@ async def test_step_that_raises_fails_investigation_and_skips_the_rest(
         "name": "broken",
         "steps": [
             # no credential: the API answers 401, which the step reports as its error
-            {"id": "unauthorized", "kind": "http",
-             "request": {"url": f"{demo_target}/api/v1/hosts/WS-0142"}},
+            {
+                "id": "unauthorized",
+                "kind": "http",
+                "request": {"url": f"{demo_target}/api/v1/hosts/WS-0142"},
+            },
             {"id": "never", "kind": "http", "request": {"url": f"{demo_target}/healthz"}},
         ],
     }
@@ -109,7 +118,9 @@ async def test_step_that_raises_fails_investigation_and_skips_the_rest(
     assert inv["error"].startswith("step 'unauthorized' failed: HTTP 401")
 
 
-async def test_template_error_fails_the_step_with_a_clear_reason(stack: Stack, demo_target: str) -> None:
+async def test_template_error_fails_the_step_with_a_clear_reason(
+    stack: Stack, demo_target: str
+) -> None:
     definition = {
         "name": "typo",
         "steps": [{"id": "s", "kind": "http", "request": {"url": "{{ input.nope }}/x"}}],
@@ -155,7 +166,9 @@ async def test_silent_worker_fails_the_investigation(stack: Stack, slow_target: 
     stack.settings.worker_heartbeat_timeout_seconds = 3
     definition = {
         "name": "hangs",
-        "steps": [{"id": "wait", "kind": "http", "request": {"url": f"{slow_target}/slow?seconds=30"}}],
+        "steps": [
+            {"id": "wait", "kind": "http", "request": {"url": f"{slow_target}/slow?seconds=30"}}
+        ],
     }
     inv_id = await stack.trigger(await stack.create_automation(definition), {})
     await stack.wait_step(inv_id, "wait", "running")
@@ -177,7 +190,9 @@ async def test_silent_worker_fails_the_investigation(stack: Stack, slow_target: 
 async def test_cancel_stops_the_worker(stack: Stack, slow_target: str) -> None:
     definition = {
         "name": "cancel-me",
-        "steps": [{"id": "wait", "kind": "http", "request": {"url": f"{slow_target}/slow?seconds=30"}}],
+        "steps": [
+            {"id": "wait", "kind": "http", "request": {"url": f"{slow_target}/slow?seconds=30"}}
+        ],
     }
     inv_id = await stack.trigger(await stack.create_automation(definition), {})
     await stack.wait_step(inv_id, "wait", "running")

@@ -51,25 +51,44 @@ async def test_canary_never_leaks(
 
     stack.api.event_hooks["response"].append(keep)
 
-    assert (await stack.api.put(
-        "/v1/credentials/canary-api", json={"kind": "api_key", "key": CANARY_KEY}
-    )).status_code == 200
-    assert (await stack.api.put(
-        "/v1/credentials/canary-basic",
-        json={"kind": "basic", "username": "svc", "password": CANARY_PASSWORD},
-    )).status_code == 200
+    assert (
+        await stack.api.put(
+            "/v1/credentials/canary-api", json={"kind": "api_key", "key": CANARY_KEY}
+        )
+    ).status_code == 200
+    assert (
+        await stack.api.put(
+            "/v1/credentials/canary-basic",
+            json={"kind": "basic", "username": "svc", "password": CANARY_PASSWORD},
+        )
+    ).status_code == 200
     await stack.api.get("/v1/credentials")
     definition = {
         "name": "leaky",
         "steps": [
-            {"id": "echo", "kind": "http", "credential": "canary-api",
-             "request": {"url": f"{echo_target}/echo"},
-             "extract": {"auth": "seen.authorization", "all": "seen"}},
-            {"id": "echo_basic", "kind": "http", "credential": "canary-basic",
-             "request": {"url": f"{echo_target}/echo", "params": {"p": "{{ credential.password }}"}},
-             "extract": {"auth": "seen.authorization", "p": "query.p"}},
-            {"id": "fails", "kind": "http", "credential": "canary-api",
-             "request": {"url": f"{echo_target}/fail"}},
+            {
+                "id": "echo",
+                "kind": "http",
+                "credential": "canary-api",
+                "request": {"url": f"{echo_target}/echo"},
+                "extract": {"auth": "seen.authorization", "all": "seen"},
+            },
+            {
+                "id": "echo_basic",
+                "kind": "http",
+                "credential": "canary-basic",
+                "request": {
+                    "url": f"{echo_target}/echo",
+                    "params": {"p": "{{ credential.password }}"},
+                },
+                "extract": {"auth": "seen.authorization", "p": "query.p"},
+            },
+            {
+                "id": "fails",
+                "kind": "http",
+                "credential": "canary-api",
+                "request": {"url": f"{echo_target}/fail"},
+            },
         ],
     }
     inv_id = await stack.trigger(await stack.create_automation(definition), {"k": "v"})
@@ -95,10 +114,20 @@ async def test_canary_never_leaks(
     # Temporal history, as the CLI shows it
     temporal = Path(sys.executable).parent / "temporal"
     shown = subprocess.run(
-        [str(temporal), "workflow", "show", "--output", "json",
-         "--address", stack.settings.effective_temporal_address,
-         "--workflow-id", investigation_workflow_id(inv_id)],
-        capture_output=True, text=True, check=True,
+        [
+            str(temporal),
+            "workflow",
+            "show",
+            "--output",
+            "json",
+            "--address",
+            stack.settings.effective_temporal_address,
+            "--workflow-id",
+            investigation_workflow_id(inv_id),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "submit_step_result" in shown
     assert not any(s in shown for s in secrets), "secret in Temporal history"

@@ -16,7 +16,6 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from castra.services import (
-    CASTRA_SEARCH_ATTRIBUTES,
     ManagedProcess,
     ServiceStartError,
     Stack,
@@ -25,6 +24,7 @@ from castra.services import (
     start_temporal,
     wait_until_ready,
 )
+from core.contracts import SEARCH_ATTRIBUTES
 from core.settings import Settings
 from tests.services import free_port
 
@@ -49,7 +49,7 @@ async def test_temporal_has_castra_search_attributes(temporal_server: str) -> No
         ListSearchAttributesRequest(namespace="default")
     )
     custom = dict(response.custom_attributes)
-    for name in CASTRA_SEARCH_ATTRIBUTES:
+    for name in SEARCH_ATTRIBUTES:
         assert custom.get(name) == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, name
 
 

@@ -263,6 +263,7 @@ async def test_steps_results_and_credentials_go_through_the_workflow(
         "step_id": "case",
         "status": "succeeded",
         "investigation_status": "running",
+        "last": False,
     }
     nxt = await api.get("/worker/v1/steps/next", headers=headers)
     assert [s["id"] for s in nxt.json()["steps"]] == ["notify"]

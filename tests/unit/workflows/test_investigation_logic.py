@@ -167,19 +167,24 @@ async def _submit(handle, step_id: str, status: str, **kw: object) -> StepResult
 async def test_steps_run_in_order_and_results_are_recorded(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input())
         await _wait_running(handle, "first")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await _submit(handle, "second", "succeeded")
         assert "'second' is not running" in str(refused.value.cause)
-        await _submit(handle, "first", "succeeded", outputs={"owner": "Dana"})
+        first = await _submit(handle, "first", "succeeded", outputs={"owner": "Dana"})
+        assert not first.last
         nxt = await _wait_running(handle, "second")
         assert nxt.context["first"] == {"status": "succeeded", "outputs": {"owner": "Dana"}}
         await _submit(handle, "second", "skipped")
         await _wait_running(handle, "third")
-        await _submit(handle, "third", "succeeded")
+        assert (await _submit(handle, "third", "succeeded")).last
         result: InvestigationResult = await handle.result()
     assert result.status == InvestigationStatus.succeeded
     assert [s.status for s in result.steps] == [
@@ -200,11 +205,16 @@ async def test_steps_run_in_order_and_results_are_recorded(env: WorkflowEnvironm
 async def test_failed_step_fails_investigation_and_skips_the_rest(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input())
         await _wait_running(handle, "first")
-        await _submit(handle, "first", "failed", error="HTTP 500 from GET http://x/a")
+        ack = await _submit(handle, "first", "failed", error="HTTP 500 from GET http://x/a")
+        assert ack.last  # nothing follows a failed step
         result: InvestigationResult = await handle.result()
     assert result.status == InvestigationStatus.failed
     assert result.error == "step 'first' failed: HTTP 500 from GET http://x/a"
@@ -219,7 +229,11 @@ async def test_failed_step_fails_investigation_and_skips_the_rest(env: WorkflowE
 async def test_step_timeout_times_out_the_investigation(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input())
         await _wait_running(handle, "first")
@@ -239,7 +253,11 @@ async def test_step_timeout_times_out_the_investigation(env: WorkflowEnvironment
 async def test_investigation_timeout(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input(investigation_timeout_seconds=30))
         result: InvestigationResult = await handle.result()
@@ -251,7 +269,11 @@ async def test_investigation_timeout(env: WorkflowEnvironment) -> None:
 async def test_lost_worker_fails_with_its_reason(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input())
         await _wait_running(handle, "first")
@@ -267,7 +289,11 @@ async def test_lost_worker_fails_with_its_reason(env: WorkflowEnvironment) -> No
 async def test_cancel_tears_down_and_records_cancelled(env: WorkflowEnvironment) -> None:
     fake, queue = FakeActivities(), str(uuid.uuid4())
     async with Worker(
-        env.client, task_queue=queue, workflows=[InvestigationWorkflow], activities=fake.all(), workflow_runner=sandbox_runner()
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
     ):
         handle = await _start(env, fake, queue, _input())
         await _wait_running(handle, "first")
