@@ -209,6 +209,12 @@ class HttpRequest(Model):
             _check_template(item)
         return v
 
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequest:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("a request has either json or body, not both")
+        return self
+
 
 class HttpStep(_StepBase):
     kind: Literal["http"]
