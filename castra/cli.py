@@ -10,11 +10,9 @@ other than the one key `tenants create` hands out once.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
-import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -32,6 +30,7 @@ from castra.services import (
     start_temporal,
     wait_until_ready,
 )
+from core import logs
 from core.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -46,13 +45,7 @@ API_READY_TIMEOUT_SECONDS = 60.0
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per readiness probe is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
 
 
 def _settings_with_overrides(overrides: dict[str, object]) -> Settings:

@@ -12,34 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 
 import uvicorn
 
+from core import logs
 from worker_runtime.server import create_app
-
-_FIELDS = ("investigation", "step", "status", "call", "reason")
-
-
-class _FieldsFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields = " ".join(
-            f"{name}={getattr(record, name)}" for name in _FIELDS if hasattr(record, name)
-        )
-        return f"{line} {fields}" if fields else line
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # httpx logs every request URL at INFO; an api_key query parameter would be in it.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 async def _serve(host: str, port: int, log_level: str) -> int:
@@ -82,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level.upper())
+    logs.configure(args.log_level)
     return asyncio.run(_serve(args.host, args.port, args.log_level))
 
 
