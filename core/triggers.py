@@ -128,6 +128,10 @@ async def start_workflow(client: Client, db: dbm.Db, settings: Settings, doc: db
             arg,
             id=investigation_workflow_id(doc["_id"]),
             task_queue=settings.temporal_task_queue,
+            # what the Temporal Web UI shows in its list and on the workflow's page
+            static_summary=f"{definition.name} ({trigger.kind.value} trigger)",
+            static_details=f"tenant `{doc['tenant_id']}` · automation `{doc['automation_id']}`"
+            f" · investigation `{doc['_id']}`",
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(tc.TENANT, doc["tenant_id"]),

@@ -89,6 +89,7 @@ async def test_browser_and_http_steps_succeed(
     attrs = {k.name: v for k, v in desc.typed_search_attributes}  # type: ignore[attr-defined]
     assert attrs["CastraStatus"] == "succeeded" and attrs["CastraTenant"] == stack.tenant_id
     assert attrs["CastraAutomation"] == automation_id and attrs["CastraTrigger"] == "api"
+    assert await desc.static_summary() == "owner-lookup (api trigger)"
 
 
 async def test_step_that_raises_fails_investigation_and_skips_the_rest(
