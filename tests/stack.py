@@ -89,7 +89,8 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+async def serving_api(settings: Settings) -> AsyncIterator[None]:
+    """The API (create_app) served by uvicorn on the settings' port, in this event loop."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -105,22 +106,30 @@ async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
         if serving.done():
             serving.result()
         await asyncio.sleep(0.02)
-    temporal = await connect(settings)
-    mongo = dbm.mongo_client(settings)
-    db = dbm.database(mongo, settings)
-    tenant_id, key = await create_tenant_in(db, "test")
-    api = httpx.AsyncClient(
-        base_url=settings.effective_public_url,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=30,
-    )
-    stack = Stack(settings, temporal, db, api, tenant_id, key)
-    await stack.start_orchestrator()
     try:
-        yield stack
+        yield
     finally:
-        await stack.stop_orchestrator()
-        await api.aclose()
         server.should_exit = True
         await serving
-        await mongo.close()
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+    async with serving_api(settings):
+        temporal = await connect(settings)
+        mongo = dbm.mongo_client(settings)
+        db = dbm.database(mongo, settings)
+        tenant_id, key = await create_tenant_in(db, "test")
+        api = httpx.AsyncClient(
+            base_url=settings.effective_public_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        stack = Stack(settings, temporal, db, api, tenant_id, key)
+        await stack.start_orchestrator()
+        try:
+            yield stack
+        finally:
+            await stack.stop_orchestrator()
+            await api.aclose()
+            await mongo.close()

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from api.app import create_app
 from castra.orchestrator import build_worker
 from castra.services import ManagedProcess, start_temporal
 from core import db as dbm
@@ -20,25 +17,7 @@ from core.settings import Settings
 from core.temporal import connect
 from core.tenants import create_tenant_in
 from tests.services import free_port
-from tests.stack import TERMINAL
-
-
-@contextlib.asynccontextmanager
-async def api_server(settings: Settings) -> AsyncIterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning"
-        )
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
+from tests.stack import TERMINAL, serving_api
 
 
 async def _temporal(settings: Settings, data_dir: Path) -> ManagedProcess:
@@ -81,7 +60,7 @@ async def test_triggers_wait_for_temporal(
     temporal: ManagedProcess | None = None
     orchestrator: asyncio.Task[None] | None = None
     try:
-        async with api_server(settings):
+        async with serving_api(settings):
             automation_id = (await api.post("/v1/automations", json=definition)).json()["id"]
 
             # 1. Temporal has never been reachable

@@ -8,15 +8,17 @@ decisions are tested alone; the real activities run in tests/integration and tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -138,12 +140,26 @@ def _input(**limits: float) -> InvestigationInput:
     )
 
 
-async def _start(
-    env: WorkflowEnvironment, fake: FakeActivities, queue: str, arg: InvestigationInput
-):  # type: ignore[no-untyped-def]
-    return await env.client.start_workflow(
-        InvestigationWorkflow.run, arg, id=f"investigation-{arg.investigation_id}", task_queue=queue
-    )
+@contextlib.asynccontextmanager
+async def running(
+    env: WorkflowEnvironment, arg: InvestigationInput
+) -> AsyncIterator[tuple[FakeActivities, WorkflowHandle[Any, InvestigationResult]]]:
+    """The workflow started on a worker of its own, with stand-in activities."""
+    fake, queue = FakeActivities(), str(uuid.uuid4())
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[InvestigationWorkflow],
+        activities=fake.all(),
+        workflow_runner=sandbox_runner(),
+    ):
+        handle = await env.client.start_workflow(
+            InvestigationWorkflow.run,
+            arg,
+            id=f"investigation-{arg.investigation_id}",
+            task_queue=queue,
+        )
+        yield fake, handle
 
 
 async def _wait_running(handle, step_id: str) -> NextSteps:  # type: ignore[no-untyped-def]
@@ -165,15 +181,7 @@ async def _submit(handle, step_id: str, status: str, **kw: object) -> StepResult
 
 
 async def test_steps_run_in_order_and_results_are_recorded(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input())
+    async with running(env, _input()) as (fake, handle):
         await _wait_running(handle, "first")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await _submit(handle, "second", "succeeded")
@@ -203,15 +211,7 @@ async def test_steps_run_in_order_and_results_are_recorded(env: WorkflowEnvironm
 
 
 async def test_failed_step_fails_investigation_and_skips_the_rest(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input())
+    async with running(env, _input()) as (fake, handle):
         await _wait_running(handle, "first")
         ack = await _submit(handle, "first", "failed", error="HTTP 500 from GET http://x/a")
         assert ack.last  # nothing follows a failed step
@@ -227,15 +227,7 @@ async def test_failed_step_fails_investigation_and_skips_the_rest(env: WorkflowE
 
 
 async def test_step_timeout_times_out_the_investigation(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input())
+    async with running(env, _input()) as (fake, handle):
         await _wait_running(handle, "first")
         await _submit(handle, "first", "succeeded")
         await _wait_running(handle, "second")
@@ -251,15 +243,7 @@ async def test_step_timeout_times_out_the_investigation(env: WorkflowEnvironment
 
 
 async def test_investigation_timeout(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input(investigation_timeout_seconds=30))
+    async with running(env, _input(investigation_timeout_seconds=30)) as (fake, handle):
         result: InvestigationResult = await handle.result()
     assert result.status == InvestigationStatus.timed_out
     assert result.error == "investigation did not finish within 30s"
@@ -267,15 +251,7 @@ async def test_investigation_timeout(env: WorkflowEnvironment) -> None:
 
 
 async def test_lost_worker_fails_with_its_reason(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input())
+    async with running(env, _input()) as (fake, handle):
         await _wait_running(handle, "first")
         fake.lose_worker = True
         result: InvestigationResult = await handle.result()  # the next check, 10 s later
@@ -287,15 +263,7 @@ async def test_lost_worker_fails_with_its_reason(env: WorkflowEnvironment) -> No
 
 
 async def test_cancel_tears_down_and_records_cancelled(env: WorkflowEnvironment) -> None:
-    fake, queue = FakeActivities(), str(uuid.uuid4())
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[InvestigationWorkflow],
-        activities=fake.all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await _start(env, fake, queue, _input())
+    async with running(env, _input()) as (fake, handle):
         await _wait_running(handle, "first")
         await handle.cancel()
         result: InvestigationResult = await handle.result()
