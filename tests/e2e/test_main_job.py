@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from castra.services import port_is_free
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(360)
 def test_demo_runs_an_investigation_end_to_end(tmp_path: Path) -> None:
     ports = {
         "CASTRA_API_PORT": free_port(),
