@@ -32,10 +32,19 @@ class AutomationOut(Out):
     name: str
     definition: dict[str, Any]
     created_at: datetime
+    # things worth fixing before the first trigger, e.g. credentials not stored yet
+    warnings: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, doc: dbm.Document) -> AutomationOut:
-        return cls.model_validate({**doc, "id": doc["_id"]})
+    def of(cls, doc: dbm.Document, stored_credentials: set[str] | None = None) -> AutomationOut:
+        out = cls.model_validate({**doc, "id": doc["_id"]})
+        if stored_credentials is not None:
+            named = {s.get("credential") for s in doc["definition"]["steps"]} - {None}
+            out.warnings = [
+                f"credential {name!r} is not stored yet (PUT /v1/credentials/{name})"
+                for name in sorted(named - stored_credentials)
+            ]
+        return out
 
 
 class AutomationList(Out):

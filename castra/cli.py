@@ -227,9 +227,20 @@ def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name."
     """Create a tenant and print its id and first API key (shown only once)."""
     from core.tenants import create_tenant
 
+    from pymongo.errors import PyMongoError
+
     settings = get_settings()
     _configure_logging(settings)
-    tenant_id, api_key = asyncio.run(create_tenant(settings, name))
+    try:
+        tenant_id, api_key = asyncio.run(create_tenant(settings, name))
+    except PyMongoError as exc:
+        uri = _redact_uri(settings.effective_mongodb_uri)
+        typer.echo(
+            f"error: cannot reach MongoDB at {uri} ({type(exc).__name__}). Is `castra up` "
+            "running, or CASTRA_MONGODB_URI set to your server?",
+            err=True,
+        )
+        raise typer.Exit(1) from None
     typer.echo(f"tenant id: {tenant_id}")
     typer.echo(f"API key:   {api_key}")
     typer.echo("Store the API key now: it is not shown again (only its hash is kept).")

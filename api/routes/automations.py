@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from api.deps import DbDep, TenantDep
+from api.deps import DbDep, SecretsDep, TenantDep
 from api.problems import invalid
 from api.schemas import AutomationList, AutomationOut
 from core import db as dbm
 from core.errors import Conflict, NotFound
 from core.models import AutomationDefinition
+from core.secrets import SecretStore
 
 router = APIRouter(prefix="/v1/automations", tags=["automations"])
 
@@ -68,7 +69,9 @@ def definition_from(raw: bytes, content_type: str) -> AutomationDefinition:
 
 
 @router.post("", status_code=201, response_model=AutomationOut, openapi_extra=_BODY_DOC)
-async def create_automation(request: Request, tenant_id: TenantDep, db: DbDep) -> AutomationOut:
+async def create_automation(
+    request: Request, tenant_id: TenantDep, db: DbDep, secrets: SecretsDep
+) -> AutomationOut:
     definition = definition_from(await request.body(), request.headers.get("content-type", ""))
     doc: dbm.Document = {
         "_id": dbm.new_id("aut"),
@@ -81,15 +84,22 @@ async def create_automation(request: Request, tenant_id: TenantDep, db: DbDep) -
         await db[dbm.AUTOMATIONS].insert_one(doc)
     except DuplicateKeyError:
         raise Conflict(f"an automation named {definition.name!r} already exists") from None
-    return AutomationOut.of(doc)
+    return AutomationOut.of(doc, await _stored(secrets, tenant_id))
+
+
+async def _stored(secrets: SecretStore, tenant_id: str) -> set[str]:
+    """The tenant's credential names, to warn about automations that name others."""
+    return {c.name for c in await secrets.list(tenant_id)}
 
 
 @router.get("/{automation_id}", response_model=AutomationOut)
-async def get_automation(automation_id: str, tenant_id: TenantDep, db: DbDep) -> AutomationOut:
+async def get_automation(
+    automation_id: str, tenant_id: TenantDep, db: DbDep, secrets: SecretsDep
+) -> AutomationOut:
     doc = await db[dbm.AUTOMATIONS].find_one({"_id": automation_id, "tenant_id": tenant_id})
     if doc is None:
         raise NotFound(f"automation {automation_id!r} not found")
-    return AutomationOut.of(doc)
+    return AutomationOut.of(doc, await _stored(secrets, tenant_id))
 
 
 @router.get("", response_model=AutomationList)

@@ -21,12 +21,11 @@ from castra.services import (
     Stack,
     start_mongodb,
     start_python_process,
-    start_temporal,
     wait_until_ready,
 )
 from core.contracts import SEARCH_ATTRIBUTES
 from core.settings import Settings
-from tests.services import free_port
+from tests.services import free_port, start_test_temporal
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +87,9 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
         "print(child.pid, flush=True)\n"
         "time.sleep(300)\n"
     )
-    proc = start_python_process("spawner", ["-c", spawner], Settings(data_dir=tmp_path))
+    proc = start_python_process(
+        "spawner", ["-c", spawner], Settings(_env_file=None, data_dir=tmp_path)
+    )
     grandchild = int(_wait_for_log_line(proc))
     assert _running(grandchild)
 
@@ -101,7 +102,9 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_child_that_dies_during_startup_is_reported_with_its_log(tmp_path: Path) -> None:
     crash = "import sys; print('config error: no such tenant', flush=True); sys.exit(3)"
-    proc = start_python_process("crasher", ["-c", crash], Settings(data_dir=tmp_path))
+    proc = start_python_process(
+        "crasher", ["-c", crash], Settings(_env_file=None, data_dir=tmp_path)
+    )
 
     with pytest.raises(ServiceStartError) as error:
         wait_until_ready(proc, lambda: False, timeout_seconds=10)
@@ -116,11 +119,11 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         with pytest.raises(ServiceStartError, match=f"127.0.0.1:{port} is already in use"):
-            start_mongodb(Settings(data_dir=tmp_path, mongodb_port=port))
+            start_mongodb(Settings(_env_file=None, data_dir=tmp_path, mongodb_port=port))
 
 
 def test_stack_stops_what_it_started_when_a_later_start_fails(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(_env_file=None, data_dir=tmp_path)
     stack = Stack()
     started: list[ManagedProcess] = []
 
@@ -143,7 +146,7 @@ def test_stack_stops_what_it_started_when_a_later_start_fails(tmp_path: Path) ->
 async def test_mongodb_data_survives_a_restart(tmp_path: Path) -> None:
     doc_id = uuid.uuid4().hex
     for round_ in ("write", "read"):
-        proc = start_mongodb(Settings(data_dir=tmp_path, mongodb_port=free_port()))
+        proc = start_mongodb(Settings(_env_file=None, data_dir=tmp_path, mongodb_port=free_port()))
         client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(proc.address)
         try:
             cases = client["castra"]["cases"]
@@ -161,9 +164,7 @@ async def test_temporal_state_survives_a_restart(tmp_path: Path) -> None:
     workflow_id = f"survivor-{uuid.uuid4().hex}"
 
     def start() -> ManagedProcess:
-        return start_temporal(
-            Settings(data_dir=tmp_path, temporal_port=free_port(), temporal_ui_port=free_port())
-        )
+        return start_test_temporal(tmp_path)  # fresh free ports, retried on a port race
 
     proc = start()
     try:

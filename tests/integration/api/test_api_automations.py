@@ -52,6 +52,9 @@ async def test_create_get_and_list_automations_in_json_and_yaml(
     assert body["name"] == "owner-lookup"
     assert body["definition"]["steps"][0]["request"]["url"].endswith("{{ input.case_id }}")
     assert body["created_at"]
+    assert body["warnings"] == [
+        "credential 'thehive' is not stored yet (PUT /v1/credentials/thehive)"
+    ]
 
     from_yaml = await api.post(
         "/v1/automations",
@@ -66,6 +69,12 @@ async def test_create_get_and_list_automations_in_json_and_yaml(
     fetched = await api.get(f"/v1/automations/{body['id']}", headers=tenant.headers)
     assert fetched.status_code == 200
     assert fetched.json() == body
+    stored = await api.put(
+        "/v1/credentials/thehive", json={"kind": "api_key", "key": "k" * 16}, headers=tenant.headers
+    )
+    assert stored.status_code == 200
+    again = await api.get(f"/v1/automations/{body['id']}", headers=tenant.headers)
+    assert again.json()["warnings"] == []
 
     listed = (await api.get("/v1/automations", headers=tenant.headers)).json()["items"]
     assert [a["name"] for a in listed] == ["portal-login", "owner-lookup"]  # newest first
