@@ -126,6 +126,10 @@ class WorkerInvestigation(Model):
     vars: dict[str, Any] = Field(default_factory=dict)
 
 
+# The API refuses a larger result body (Temporal's payloads are capped at 2 MiB).
+MAX_STEP_RESULT_BYTES = 512 * 1024
+
+
 class StepResultSubmission(Model):
     """Body of ``POST /worker/v1/steps/{step_id}/result``."""
 

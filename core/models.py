@@ -97,6 +97,8 @@ def _check_jmespath(value: str) -> str:
 
 
 Template = Annotated[str, Field(min_length=1)]
+# A credential's name: starts with a letter or digit, so "." and ".." are never names.
+CREDENTIAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 Identifier = Annotated[str, Field(pattern=_NAME)]
 
@@ -169,7 +171,7 @@ BrowserAction = (
 
 class _StepBase(Model):
     id: Identifier
-    credential: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    credential: str | None = Field(default=None, pattern=CREDENTIAL_NAME)
     when: str | None = None  # a Jinja expression; the step is skipped when it is falsy
     timeout_seconds: float | None = Field(default=None, gt=0, le=86400)
 
@@ -350,4 +352,4 @@ class WorkerInfo(Model):
     status: str = "starting"
 
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+NAME_RE = re.compile(CREDENTIAL_NAME)

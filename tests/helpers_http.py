@@ -203,6 +203,8 @@ class FakeBackend:
             self.target_hits.append(what)
             if what == "slow":
                 await asyncio.sleep(30)
+            if what == "huge":
+                return JSONResponse({"blob": "x" * (600 * 1024)})
             if what == "fail":
                 auth = request.headers.get("authorization", "")
                 password = ""

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.contracts import (
+    MAX_STEP_RESULT_BYTES,
     NextSteps,
     StepResultAck,
     StepResultSubmission,
@@ -154,6 +155,7 @@ class StepLoop:
             ],
             started_at=started_at,
         )
+        result = _within_limit(result)
         self._submitted.add(step.id)
         done_steps[step.id] = {"status": status, "outputs": result.outputs}
         logger.info("step finished", extra={**log, "status": status})
@@ -183,3 +185,17 @@ class StepLoop:
             if deadline.expired():
                 raise StepError(f"step timed out after {timeout:g}s") from None
             raise
+
+
+def _within_limit(result: StepResultSubmission) -> StepResultSubmission:
+    """A result the backend would refuse for its size becomes a failure that says so."""
+    size = len(result.model_dump_json())
+    if size <= MAX_STEP_RESULT_BYTES:
+        return result
+    return StepResultSubmission(
+        status="failed",
+        error=f"the step's result is {size // 1024} KiB; the limit is "
+        f"{MAX_STEP_RESULT_BYTES // 1024} KiB (extract less)",
+        artifacts=result.artifacts,
+        started_at=result.started_at,
+    )

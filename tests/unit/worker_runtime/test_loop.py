@@ -206,3 +206,24 @@ async def test_backend_refusing_the_key_ends_the_loop() -> None:
         await asyncio.wait_for(StepLoop(start).run(), 20)
     assert [c.path for c in backend.calls] == ["/worker/v1/investigation"]
     assert backend.results == {}
+
+
+async def test_a_result_too_large_to_submit_becomes_a_clear_failure() -> None:
+    backend = FakeBackend(
+        automation=_automation(
+            [
+                {
+                    "id": "dump",
+                    "kind": "http",
+                    "request": {"url": "{{ vars.base }}/target/huge"},
+                    "extract": {"everything": "@"},
+                },
+            ]
+        )
+    )
+    async with serve(backend.app()) as url:
+        backend.automation.vars["base"] = url
+        await asyncio.wait_for(_loop(url).run(), 20)
+    assert backend.results["dump"]["status"] == "failed"
+    assert backend.results["dump"]["outputs"] == {}
+    assert backend.results["dump"]["error"].endswith("the limit is 512 KiB (extract less)")
