@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from api import background, problems
 from api.deps import Runtime
+from api.limits import BodyLimits
 from api.routes import artifacts, automations, credentials, health, investigations, worker
 from core import db as dbm
 from core.secrets import secret_store
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings or get_settings()
+    app.add_middleware(BodyLimits)  # added first: runs inside problems' UnhandledErrors
     problems.install(app)
     for module in (automations, investigations, artifacts, credentials, worker, health):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ the location and message of each error, never the offending value.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import bodies
 from core import errors
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ def invalid(where: str, msg: str) -> RequestValidationError:
 
 
 def clean_loc(loc: Sequence[int | str], data: Any) -> str:
-    """``("body", "steps", 0, "http", "request", "url")`` → ``steps.0.request.url``."""
+    """``("body", "steps", 0, "http", "request", "url")`` → ``steps.0.request.url``; the
+    body as a whole is ``body``."""
     return _walk(loc, data)[0]
 
 
@@ -123,7 +126,22 @@ def _walk(loc: Sequence[int | str], data: Any) -> tuple[str, list[tuple[str, str
         else:
             data = _LOST
         parts.append(str(item))
+    if not parts and loc and loc[0] == "body":
+        return "body", branches
     return ".".join(parts), branches
+
+
+def _reworded(error: dict[str, Any], body: Any) -> dict[str, Any]:
+    """FastAPI's own body errors, said in terms of the body: a JSON syntax error has a
+    character offset for its location, and a missing body no location at all."""
+    kind, loc = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "json_invalid" and isinstance(body, str) and len(loc) == 2:
+        reason = error.get("ctx", {}).get("error", "JSON decode error")
+        msg = bodies.not_json(json.JSONDecodeError(reason, body, int(loc[1])))
+        return {**error, "loc": ("body",), "msg": msg}
+    if kind == "missing" and loc == ("body",):
+        return {**error, "msg": "a JSON body is required"}
+    return error
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -131,7 +149,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     pydantic reports every member's errors; only the members that fit best are kept
     (fewest unexpected keys, then fewest errors), so ``{goto: "{{ oops"}`` reports its
     template, not that it lacks ``click``."""
-    walked = [(*_walk(e.get("loc", ()), exc.body), e) for e in exc.errors()]
+    errors_ = [_reworded(e, exc.body) for e in exc.errors()]
+    walked = [(*_walk(e.get("loc", ()), exc.body), e) for e in errors_]
     scores: dict[str, dict[str, tuple[int, int]]] = {}
     for _, branches, error in walked:
         extra = int(error.get("type") == "extra_forbidden")

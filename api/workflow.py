@@ -46,6 +46,10 @@ def _mapped(exc: RPCError) -> Exception:
         return Conflict(_NOT_RUNNING)
     if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
         return Unavailable(_NO_ANSWER)
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+        # the workflow cannot take the call in its current state (e.g. it is closing, or
+        # its last task failed): nothing the caller sent can fix that, retrying later might
+        return Conflict(f"the investigation's workflow cannot take this call now: {exc.message}")
     return exc
 
 

@@ -225,9 +225,9 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
 @tenants_app.command("create")
 def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None:
     """Create a tenant and print its id and first API key (shown only once)."""
-    from core.tenants import create_tenant
-
     from pymongo.errors import PyMongoError
+
+    from core.tenants import create_tenant
 
     settings = get_settings()
     _configure_logging(settings)

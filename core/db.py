@@ -21,6 +21,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -35,6 +36,37 @@ AUTOMATIONS = "automations"
 INVESTIGATIONS = "investigations"
 WORKERS = "workers"
 ARTIFACTS_BUCKET = "artifacts"
+
+
+# What inserting a document raises for a value BSON cannot encode.
+UNSTORABLE = (OverflowError, InvalidDocument)
+_INT64 = range(-(2**63), 2**63)
+
+
+def unstorable(value: Any, where: str = "") -> str:
+    """Where in ``value`` (JSON-like, as a client sent it) is the first thing MongoDB cannot
+    store, and why, e.g. ``vars.n: an integer beyond 64 bits``; used once an insert failed
+    with one of ``UNSTORABLE``, to tell the client which field to fix."""
+    found = _find_unstorable(value, where)
+    return found or f"{where or 'the document'}: too large or nested too deeply to store"
+
+
+def _find_unstorable(value: Any, where: str) -> str | None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\0" in str(key):
+                return f"{where or 'the document'}: a key contains a NUL character"
+            found = _find_unstorable(item, f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _find_unstorable(item, f"{where}.{n}" if where else str(n))
+            if found:
+                return found
+    elif isinstance(value, int) and value not in _INT64:
+        return f"{where}: an integer beyond 64 bits"
+    return None
 
 
 def new_id(prefix: str) -> str:

@@ -2,20 +2,22 @@
 
 A trigger is first recorded in MongoDB (``queued``, ``workflow_started: false``), then its
 workflow is started. If Temporal cannot be reached the record stays and
-``dispatch_pending`` starts it later, so no trigger is ever lost.
+``dispatch_pending`` starts it later, so no trigger is ever lost. One Temporal refuses for
+good is marked ``failed`` instead: left queued, it would hold up every trigger behind it.
 """
 
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
-import jsonschema
+from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core import db as dbm
 from core import temporal as tc
@@ -26,10 +28,37 @@ from core.contracts import (
     investigation_workflow_id,
 )
 from core.errors import InvalidInput, NotFound
+from core.inputs import check_input
 from core.models import AutomationDefinition, InvestigationStatus, StepState, TriggerInfo
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Temporal answers that say "not now" about the cluster, not "never" about this workflow:
+# the record waits for the dispatcher. Authentication, permission and namespace errors
+# belong here too: they fail every start alike, and fixing the deployment should start
+# the triggers that waited, not find them all failed. Any other answer (INVALID_ARGUMENT
+# for an input beyond Temporal's payload limit, say) refuses this one workflow for good.
+_OUTAGE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.NOT_FOUND,
+}
+
+IDEMPOTENCY_MISMATCH = "Idempotency-Key already used with a different request"
+
+
+class StartOutcome(StrEnum):
+    started = "started"
+    deferred = "deferred"  # Temporal is unreachable: dispatch_pending retries
+    refused = "refused"  # it can never start: the investigation is marked failed
 
 
 def limits_for(settings: Settings, automation: AutomationDefinition) -> InvestigationLimits:
@@ -43,16 +72,6 @@ def limits_for(settings: Settings, automation: AutomationDefinition) -> Investig
         worker_heartbeat_timeout_seconds=settings.worker_heartbeat_timeout_seconds,
         worker_heartbeat_interval_seconds=settings.worker_heartbeat_interval_seconds,
     )
-
-
-def check_input(automation: AutomationDefinition, data: dict[str, Any]) -> None:
-    if not automation.inputs:
-        return
-    validator = jsonschema.Draft202012Validator(automation.inputs)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is not None:
-        where = "input" + "".join(f"[{p!r}]" for p in error.absolute_path)
-        raise InvalidInput(f"{where}: {error.message}")
 
 
 async def record_investigation(
@@ -74,7 +93,7 @@ async def record_investigation(
             {"tenant_id": tenant_id, "idempotency_key": idempotency_key}
         )
         if earlier is not None:
-            return earlier, False
+            return _same_request(earlier, automation_id, data), False
     definition = AutomationDefinition.model_validate(automation["definition"])
     check_input(definition, data)
     doc: dbm.Document = {
@@ -98,6 +117,8 @@ async def record_investigation(
         doc["idempotency_key"] = idempotency_key
     try:
         await db[dbm.INVESTIGATIONS].insert_one(doc)
+    except dbm.UNSTORABLE:
+        raise InvalidInput(dbm.unstorable(data, "input")) from None
     except DuplicateKeyError:
         # a concurrent request with the same idempotency key won the race
         earlier = await db[dbm.INVESTIGATIONS].find_one(
@@ -105,8 +126,16 @@ async def record_investigation(
         )
         if earlier is None:
             raise
-        return earlier, False
+        return _same_request(earlier, automation_id, data), False
     return doc, True
+
+
+def _same_request(earlier: dbm.Document, automation_id: str, data: dict[str, Any]) -> dbm.Document:
+    """A repeated key must come with the same request, or the client would take the answer
+    to another one for its own (draft-ietf-httpapi-idempotency-key-header: 422)."""
+    if earlier["automation_id"] != automation_id or earlier["input"] != data:
+        raise InvalidInput(IDEMPOTENCY_MISMATCH)
+    return earlier
 
 
 async def start_workflow(client: Client, db: dbm.Db, settings: Settings, doc: dbm.Document) -> None:
@@ -150,24 +179,49 @@ async def start_workflow(client: Client, db: dbm.Db, settings: Settings, doc: db
 
 async def try_start_workflow(
     client: Client | None, db: dbm.Db, settings: Settings, doc: dbm.Document
-) -> bool:
-    """``start_workflow`` that leaves the record for ``dispatch_pending`` when Temporal is
-    unreachable, instead of failing the trigger."""
+) -> StartOutcome:
+    """``start_workflow`` that never fails the trigger's request: while Temporal is
+    unreachable the record stays for ``dispatch_pending``; a workflow Temporal refuses for
+    good (or a record that no longer validates) marks the investigation failed, since it
+    would otherwise stay queued for ever. ``doc`` is updated to match the record."""
     if client is None:
-        return False
+        return StartOutcome.deferred
+    extra = {"investigation": doc["_id"], "tenant": doc["tenant_id"]}
     try:
         await start_workflow(client, db, settings, doc)
-        return True
     except RPCError as exc:
-        log.warning(
-            "workflow start deferred",
-            extra={"investigation": doc["_id"], "tenant": doc["tenant_id"], "reason": str(exc)},
-        )
-        return False
+        if exc.status in _OUTAGE:
+            log.warning("workflow start deferred", extra={**extra, "reason": str(exc)})
+            return StartOutcome.deferred
+        reason = exc.message or exc.status.name
+    except ValidationError:
+        reason = "its recorded automation or trigger is no longer valid"
+    else:
+        doc["workflow_started"] = True
+        return StartOutcome.started
+    log.warning("workflow start refused", extra={**extra, "reason": reason})
+    await _refused(db, doc, f"could not start: {reason}")
+    return StartOutcome.refused
+
+
+async def _refused(db: dbm.Db, doc: dbm.Document, error: str) -> None:
+    changes = {
+        "status": InvestigationStatus.failed.value,
+        "error": error,
+        "finished_at": dbm.utcnow(),
+    }
+    # unless a cancel got there first
+    result = await db[dbm.INVESTIGATIONS].update_one(
+        {"_id": doc["_id"], "workflow_started": False, "status": InvestigationStatus.queued.value},
+        {"$set": changes},
+    )
+    if result.modified_count:
+        doc.update(changes)
 
 
 async def dispatch_pending(client: Client, db: dbm.Db, settings: Settings, limit: int = 100) -> int:
-    """Starts the workflows of recorded triggers that could not be started yet."""
+    """Starts the workflows of recorded triggers that could not be started yet, oldest
+    first; stops at the first sign that Temporal is still away."""
     started = 0
     cursor = (
         db[dbm.INVESTIGATIONS]
@@ -176,8 +230,9 @@ async def dispatch_pending(client: Client, db: dbm.Db, settings: Settings, limit
         .limit(limit)
     )
     async for doc in cursor:
-        if await try_start_workflow(client, db, settings, doc):
-            started += 1
-        else:
+        outcome = await try_start_workflow(client, db, settings, doc)
+        if outcome is StartOutcome.deferred:
             break
+        if outcome is StartOutcome.started:
+            started += 1
     return started

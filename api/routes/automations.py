@@ -11,18 +11,22 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from api import bodies
 from api.deps import DbDep, SecretsDep, TenantDep
+from api.limits import limit_for
 from api.problems import invalid
 from api.schemas import AutomationList, AutomationOut
 from core import db as dbm
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
+from core.inputs import check_schema
 from core.models import AutomationDefinition
 from core.secrets import SecretStore
 
 router = APIRouter(prefix="/v1/automations", tags=["automations"])
 
 YAML_TYPES = {"application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml"}
-MAX_DEFINITION_BYTES = 1024 * 1024
+# YAML can expand past what was sent: it is held to the limit the body already was
+DEFINITION_BYTES, DEFINITION_LIMIT = limit_for("POST", "/v1/automations")
 
 _BODY_DOC = {
     "requestBody": {
@@ -40,32 +44,42 @@ def _parse(raw: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if media in YAML_TYPES:
         try:
-            return yaml.safe_load(raw)
+            return bodies.load_yaml(raw, DEFINITION_BYTES)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise invalid("body", f"not valid YAML{where}") from None
+        except RecursionError:
+            raise invalid("body", "not valid YAML: nested too deeply") from None
+        except bodies.TooLarge:
+            raise HTTPException(
+                413, f"{DEFINITION_LIMIT} once its YAML aliases are expanded"
+            ) from None
     if media in ("", "application/json") or media.endswith("+json"):
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise invalid("body", f"not valid JSON: {exc}") from None
+            return bodies.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise invalid("body", bodies.not_json(exc)) from None
+        except ValueError:
+            raise invalid("body", "not valid JSON: not UTF-8 text") from None
+        except RecursionError:
+            raise invalid("body", "not valid JSON: nested too deeply") from None
     raise HTTPException(415, f"send the definition as JSON or YAML, not {media!r}")
 
 
 def definition_from(raw: bytes, content_type: str) -> AutomationDefinition:
-    if len(raw) > MAX_DEFINITION_BYTES:
-        raise invalid("body", "an automation definition is limited to 1 MiB")
     data = _parse(raw, content_type)
     if not isinstance(data, dict):
         raise invalid("body", "an automation definition must be a mapping")
     try:
-        return AutomationDefinition.model_validate(data)
+        definition = AutomationDefinition.model_validate(data)
     except ValidationError as exc:
         found = exc.errors(include_url=False, include_input=False, include_context=False)
         for error in found:
             error["loc"] = ("body", *error["loc"])
         raise RequestValidationError(found, body=data) from None
+    check_schema(definition.inputs)
+    return definition
 
 
 @router.post("", status_code=201, response_model=AutomationOut, openapi_extra=_BODY_DOC)
@@ -84,6 +98,8 @@ async def create_automation(
         await db[dbm.AUTOMATIONS].insert_one(doc)
     except DuplicateKeyError:
         raise Conflict(f"an automation named {definition.name!r} already exists") from None
+    except dbm.UNSTORABLE:
+        raise InvalidInput(dbm.unstorable(doc["definition"])) from None
     return AutomationOut.of(doc, await _stored(secrets, tenant_id))
 
 

@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response
 
+from api.bodies import JSONRoute
 from api.deps import SecretsDep, TenantDep
 from api.schemas import CredentialList, CredentialOut
 from core.models import NAME_RE, Credential
 
-router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
+router = APIRouter(prefix="/v1/credentials", tags=["credentials"], route_class=JSONRoute)
 
 CredentialName = Annotated[str, Path(pattern=NAME_RE.pattern)]
 

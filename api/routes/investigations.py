@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pymongo import ReturnDocument
 
 from api import workflow
+from api.bodies import JSONRoute
 from api.deps import DbDep, MaybeTemporalDep, SettingsDep, TenantDep
 from api.problems import invalid
 from api.schemas import InvestigationOut, InvestigationPage, TriggerRequest
@@ -26,7 +27,7 @@ from core.models import InvestigationStatus, TriggerInfo, TriggerKind
 from core.settings import Settings
 from core.triggers import record_investigation, try_start_workflow
 
-router = APIRouter(prefix="/v1/investigations", tags=["investigations"])
+router = APIRouter(prefix="/v1/investigations", tags=["investigations"], route_class=JSONRoute)
 
 
 def investigation_out(doc: dbm.Document, request: Request, settings: Settings) -> InvestigationOut:
@@ -67,8 +68,9 @@ async def trigger_investigation(
         idempotency_key=idempotency_key,
     )
     # A repeated key may find its first attempt still unstarted: starting is idempotent.
+    # (A start Temporal refuses for good answers the failed investigation, still a 202.)
     if not doc["workflow_started"] and doc["status"] == InvestigationStatus.queued.value:
-        doc["workflow_started"] = await try_start_workflow(temporal, db, settings, doc)
+        await try_start_workflow(temporal, db, settings, doc)
     return investigation_out(doc, request, settings)
 
 
@@ -94,7 +96,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         if when.tzinfo is None or not isinstance(doc_id, str):
             raise ValueError(cursor)
         return when, doc_id
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         raise invalid("query.cursor", "not a cursor returned by this endpoint") from None
 
 

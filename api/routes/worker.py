@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api import workflow
+from api.bodies import JSONRoute
 from api.deps import DbDep, SecretsDep, TemporalDep, WorkerDep
 from api.routes.artifacts import bucket
 from core import db as dbm
@@ -31,9 +32,8 @@ from core.models import NAME_RE, ArtifactRef, AutomationDefinition, Investigatio
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/worker/v1", tags=["worker"])
+router = APIRouter(prefix="/worker/v1", tags=["worker"], route_class=JSONRoute)
 
-MAX_ARTIFACT_BYTES = 20 * 1024 * 1024
 StepId = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
 
@@ -121,15 +121,11 @@ async def upload_artifact(
     step_id: Annotated[str, Query(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
     name: Annotated[str, Query(pattern=NAME_RE.pattern)],
 ) -> ArtifactRef:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_ARTIFACT_BYTES:
-        raise HTTPException(413, "an artifact is limited to 20 MiB")
+    # api/limits.py holds the body to ARTIFACT_BYTES, declared or streamed, with a 413
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_ARTIFACT_BYTES:
-            raise HTTPException(413, "an artifact is limited to 20 MiB")
         chunks.append(chunk)
     content_type = request.headers.get("content-type") or "application/octet-stream"
     file_id = await bucket(db).upload_from_stream(
