@@ -7,12 +7,11 @@ again by pid plus the kernel's start time of that pid, so a recycled pid is neve
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ import httpx
 
 from activities.provisioners import Liveness, ProvisionedWorker, WorkerSpec
 from core.errors import ProvisioningError
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _start_time(pid: int) -> str | None:
@@ -61,41 +53,47 @@ class ProcessProvisioner:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     async def create(self, spec: WorkerSpec) -> ProvisionedWorker:
-        port = _free_port(self._host)
         self._log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self._log_dir / f"{spec.worker_id}.log"
         with open(log_path, "ab") as log:
+            # Port 0: the worker binds a free port itself and reports it on its stdout,
+            # so no other process can take the port between our choice and its bind.
             proc = subprocess.Popen(
-                [self._python, "-m", "worker_runtime", "--host", self._host, "--port", str(port)],
+                [self._python, "-m", "worker_runtime", "--host", self._host, "--port", "0"],
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE,
+                stderr=log,
                 start_new_session=True,
                 env=_worker_env(spec.worker_id),
             )
         self._children[proc.pid] = proc
         handle = {"pid": proc.pid, "start_time": _start_time(proc.pid), "log": str(log_path)}
-        url = f"http://{self._host}:{port}"
         try:
-            await self._wait_healthy(proc, url, spec.start_timeout_seconds)
-        except ProvisioningError:
+            url = await self._wait_listening(proc, spec.start_timeout_seconds)
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                if (await client.get(f"{url}/healthz")).status_code != 200:
+                    raise ProvisioningError("worker did not answer /healthz")
+        except (ProvisioningError, httpx.TransportError) as exc:
             await self.destroy(handle)
-            raise
+            raise ProvisioningError(str(exc)) from None
         return ProvisionedWorker(url=url, handle=handle)
 
-    async def _wait_healthy(self, proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise ProvisioningError(f"worker process exited with code {proc.returncode}")
-                try:
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.02)
-        raise ProvisioningError(f"worker did not answer /healthz within {timeout:g}s")
+    async def _wait_listening(self, proc: subprocess.Popen[bytes], timeout: float) -> str:
+        """The worker's one stdout line, written once it is ready to serve."""
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+        except TimeoutError:
+            raise ProvisioningError(f"worker was not ready within {timeout:g}s") from None
+        if not line:
+            code = await asyncio.to_thread(proc.wait)
+            raise ProvisioningError(f"worker process exited with code {code} before it was ready")
+        proc.stdout.close()
+        try:
+            port = int(json.loads(line)["port"])
+        except (ValueError, KeyError, TypeError):
+            raise ProvisioningError("worker announced no port") from None
+        return f"http://{self._host}:{port}"
 
     def _reap(self, pid: int) -> int | None:
         proc = self._children.get(pid)
