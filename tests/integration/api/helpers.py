@@ -13,6 +13,8 @@ import httpx
 
 from api.app import create_app
 from api.deps import Runtime
+from core import db as dbm
+from core.security import hash_key, new_key
 from core.settings import Settings
 
 BASE_URL = "http://castra.test"
@@ -94,3 +96,24 @@ async def trigger(
         json={"automation_id": automation_id, "input": data},
         headers={**tenant.headers, **headers},
     )
+
+
+async def add_worker(db: dbm.Db, tenant: Tenant, investigation_id: str) -> tuple[str, str]:
+    """What the orchestrator's provisioning does: a worker doc holding the key's hash."""
+    key = new_key("cw")
+    worker_id = dbm.new_id("wrk")
+    await db[dbm.WORKERS].insert_one(
+        {
+            "_id": worker_id,
+            "tenant_id": tenant.id,
+            "investigation_id": investigation_id,
+            "provisioner": "process",
+            "url": "http://127.0.0.1:1",
+            "key_hash": hash_key(key),
+            "status": "running",
+            "created_at": dbm.utcnow(),
+            "last_heartbeat_at": None,
+            "revoked_at": None,
+        }
+    )
+    return worker_id, key

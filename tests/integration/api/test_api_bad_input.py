@@ -23,10 +23,9 @@ from api import workflow as api_workflow
 from core import db as dbm
 from core import temporal as tc
 from core.contracts import INVESTIGATION_HEADER
-from core.security import hash_key, new_key
 from core.settings import Settings
 from core.tenants import create_tenant_in
-from tests.integration.api.helpers import Tenant, assert_problem, serve
+from tests.integration.api.helpers import Tenant, add_worker, assert_problem, serve
 from tests.integration.api.test_api_worker import StandInWorkflow
 from tests.services import free_port
 
@@ -141,29 +140,9 @@ async def investigation_id(api: httpx.AsyncClient, tenant: Tenant, automation_id
     return await new_investigation(api, tenant, automation_id)
 
 
-async def mint_worker_key(db: dbm.Db, tenant: Tenant, investigation_id: str) -> str:
-    """A worker key for the investigation, as provisioning would mint it."""
-    key = new_key("cw")
-    await db[dbm.WORKERS].insert_one(
-        {
-            "_id": dbm.new_id("wrk"),
-            "tenant_id": tenant.id,
-            "investigation_id": investigation_id,
-            "provisioner": "process",
-            "url": "http://127.0.0.1:1",
-            "key_hash": hash_key(key),
-            "status": "running",
-            "created_at": dbm.utcnow(),
-            "last_heartbeat_at": None,
-            "revoked_at": None,
-        }
-    )
-    return key
-
-
 @pytest.fixture(scope="module")
 async def worker_key(db: dbm.Db, tenant: Tenant, investigation_id: str) -> str:
-    return await mint_worker_key(db, tenant, investigation_id)
+    return (await add_worker(db, tenant, investigation_id))[1]
 
 
 # --------------------------------------------------------------------------- automations
@@ -994,7 +973,7 @@ async def test_a_step_result_beyond_temporal_payload_limit_is_413_and_harmless(
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         investigation = await new_investigation(api, tenant, automation_id)
-        key = await mint_worker_key(db, tenant, investigation)
+        _, key = await add_worker(db, tenant, investigation)
         headers = {"Authorization": f"Bearer {key}", INVESTIGATION_HEADER: investigation}
         body = {"status": "succeeded", "outputs": {"page": "x" * 3 * 1024 * 1024}}
         response = await api.post("/worker/v1/steps/s/result", json=body, headers=headers)

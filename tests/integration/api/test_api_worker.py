@@ -32,9 +32,8 @@ from core.contracts import (
     StepResultInput,
 )
 from core.models import InvestigationStatus, StepState, StepStatus
-from core.security import hash_key, new_key
 from core.settings import Settings
-from tests.integration.api.helpers import Tenant, assert_problem, trigger
+from tests.integration.api.helpers import Tenant, add_worker, assert_problem, trigger
 
 SECRET = "hive-api-key-never-logged"
 
@@ -115,27 +114,6 @@ async def start_investigation(api: httpx.AsyncClient, tenant: Tenant) -> str:
     response = await trigger(api, tenant, created.json()["id"], {"case_id": "1"})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
-
-
-async def add_worker(db: dbm.Db, tenant: Tenant, investigation_id: str) -> tuple[str, str]:
-    """What the orchestrator's provisioning does: a worker doc holding the key's hash."""
-    key = new_key("cw")
-    worker_id = dbm.new_id("wrk")
-    await db[dbm.WORKERS].insert_one(
-        {
-            "_id": worker_id,
-            "tenant_id": tenant.id,
-            "investigation_id": investigation_id,
-            "provisioner": "process",
-            "url": "http://127.0.0.1:1",
-            "key_hash": hash_key(key),
-            "status": "running",
-            "created_at": dbm.utcnow(),
-            "last_heartbeat_at": None,
-            "revoked_at": None,
-        }
-    )
-    return worker_id, key
 
 
 def worker_headers(key: str, investigation_id: str) -> dict[str, str]:
