@@ -113,6 +113,7 @@ class InvestigationWorkflow:
             ),
             start_to_close_timeout=timedelta(seconds=limits.worker_start_timeout_seconds + 30),
             retry_policy=WORKER_RETRY,
+            summary=f"provision a {limits.provisioner} worker",
         )
         self._worker = provisioned.worker
         # The first step is ready before the worker starts, so its first question finds it.
@@ -128,6 +129,7 @@ class InvestigationWorkflow:
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=WORKER_RETRY,
+            summary="start the worker with a fresh key",
         )
         self._worker = started.worker
         await self._set_status(InvestigationStatus.running)
@@ -170,6 +172,7 @@ class InvestigationWorkflow:
                     ),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=WORKER_RETRY,
+                    summary="check the worker's heartbeat",
                 )
                 if not check.alive and state.status == StepStatus.running:
                     raise _Stop(
@@ -302,6 +305,8 @@ class InvestigationWorkflow:
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STORE_RETRY,
+                summary=f"record: {self._status.value}"
+                + (f", step {self._steps[self._current].id}" if self._current is not None else ""),
             )
 
     async def _teardown(self) -> None:
@@ -312,6 +317,7 @@ class InvestigationWorkflow:
             TeardownWorkerInput(worker_id=self._worker.id),
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=TEARDOWN_RETRY,
+            summary="tear down the worker and revoke its key",
         )
         self._worker = self._worker.model_copy(update={"status": "stopped"})
 
