@@ -25,6 +25,20 @@ from core.tenants import create_tenant_in
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
 
+async def wait_done(
+    api: httpx.AsyncClient, investigation_id: str, timeout: float = 60
+) -> dict[str, Any]:
+    """The investigation once it has a final status (polled through the REST API)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            resp = await api.get(f"/v1/investigations/{investigation_id}")
+            assert resp.status_code == 200, resp.text
+            body: dict[str, Any] = resp.json()
+            if body["status"] in TERMINAL:
+                return body
+            await asyncio.sleep(0.1)
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -70,14 +84,7 @@ class Stack:
         return investigation_id
 
     async def wait_done(self, investigation_id: str, timeout: float = 60) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                resp = await self.api.get(f"/v1/investigations/{investigation_id}")
-                assert resp.status_code == 200, resp.text
-                body: dict[str, Any] = resp.json()
-                if body["status"] in TERMINAL:
-                    return body
-                await asyncio.sleep(0.1)
+        return await wait_done(self.api, investigation_id, timeout)
 
     async def wait_step(self, investigation_id: str, step_id: str, status: str) -> None:
         async with asyncio.timeout(60):

@@ -17,21 +17,12 @@ from core.settings import Settings
 from core.temporal import connect
 from core.tenants import create_tenant_in
 from tests.services import free_port
-from tests.stack import TERMINAL, serving_api
+from tests.stack import serving_api, wait_done
 
 
 async def _temporal(settings: Settings, data_dir: Path) -> ManagedProcess:
     own = settings.model_copy(update={"data_dir": data_dir, "temporal_ui_port": free_port()})
     return await asyncio.to_thread(start_temporal, own)
-
-
-async def _wait_status(api: httpx.AsyncClient, inv_id: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
-    async with asyncio.timeout(timeout):
-        while True:
-            body = (await api.get(f"/v1/investigations/{inv_id}")).json()
-            if body["status"] in TERMINAL:
-                return body  # type: ignore[no-any-return]
-            await asyncio.sleep(0.2)
 
 
 async def test_triggers_wait_for_temporal(
@@ -76,7 +67,7 @@ async def test_triggers_wait_for_temporal(
             orchestrator = asyncio.create_task(
                 build_worker(await connect(settings), db, settings).run()
             )
-            assert (await _wait_status(api, first_id))["status"] == "succeeded"
+            assert (await wait_done(api, first_id))["status"] == "succeeded"
 
             # 2. Temporal goes away under a connected API
             temporal.stop()
@@ -90,7 +81,7 @@ async def test_triggers_wait_for_temporal(
             assert doc is not None and doc["workflow_started"] is False
 
             temporal = await _temporal(settings, tmp_path / "temporal")
-            assert (await _wait_status(api, second_id, timeout=90))["status"] == "succeeded"
+            assert (await wait_done(api, second_id, timeout=90))["status"] == "succeeded"
     finally:
         if orchestrator is not None:
             orchestrator.cancel()
