@@ -76,7 +76,10 @@ class StepLoop:
                 raise failure
         except WorkerApiError as exc:
             # The backend refused us or stayed unreachable: nothing more can be reported.
-            logger.error("step loop ended by the backend: %s", exc, extra=self._log)
+            if exc.status_code == 401:  # key revoked: the investigation ended (e.g. cancelled)
+                logger.info("worker key revoked, stopping", extra=self._log)
+            else:
+                logger.error("step loop ended by the backend: %s", exc, extra=self._log)
         finally:
             await self._browser.close()
             await self._http.aclose()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from typing import Any
+
+import pytest
 
 from core.contracts import WorkerStartRequest
 from core.models import AutomationDefinition
@@ -195,7 +198,7 @@ async def test_heartbeat_stop_ends_the_loop_during_a_running_step() -> None:
     assert elapsed < 3
 
 
-async def test_backend_refusing_the_key_ends_the_loop() -> None:
+async def test_backend_refusing_the_key_ends_the_loop(caplog: pytest.LogCaptureFixture) -> None:
     backend = FakeBackend(
         automation=_automation(
             [{"id": "a", "kind": "http", "request": {"url": "http://x.example"}}]
@@ -203,9 +206,13 @@ async def test_backend_refusing_the_key_ends_the_loop() -> None:
     )
     async with serve(backend.app()) as url:
         start = WorkerStartRequest(investigation_id=INVESTIGATION, backend_url=url, api_key="nope")
-        await asyncio.wait_for(StepLoop(start).run(), 20)
+        with caplog.at_level(logging.INFO, logger="worker_runtime.loop"):
+            await asyncio.wait_for(StepLoop(start).run(), 20)
     assert [c.path for c in backend.calls] == ["/worker/v1/investigation"]
     assert backend.results == {}
+    # a revoked key is how a cancelled investigation ends: said plainly, not as an error
+    assert "worker key revoked, stopping" in caplog.messages
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_a_result_too_large_to_submit_becomes_a_clear_failure() -> None:
