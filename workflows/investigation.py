@@ -69,6 +69,7 @@ class InvestigationWorkflow:
         self._started_at: datetime | None = None
         self._finished_at: datetime | None = None
         self._save_lock = asyncio.Lock()
+        self._dirty: set[int] = set()  # steps changed since the last write to MongoDB
 
     # ------------------------------------------------------------------ main
 
@@ -209,6 +210,7 @@ class InvestigationWorkflow:
         state.artifacts = arg.artifacts
         state.started_at = arg.started_at or state.started_at
         state.finished_at = workflow.now()
+        self._dirty.add(index)
         await self._save()
         return StepResultAck(
             step_id=arg.step_id,
@@ -261,17 +263,21 @@ class InvestigationWorkflow:
 
     def _begin_step(self, index: int) -> None:
         self._current = index
+        self._dirty.add(index)
         self._steps[index].status = StepStatus.running
         self._steps[index].started_at = workflow.now()
 
     def _close_open_steps(self) -> None:
         """On an unsuccessful end: the running step is cancelled, those never reached skipped."""
-        for state in self._steps:
+        for index, state in enumerate(self._steps):
             if state.status == StepStatus.running:
                 state.status = StepStatus.cancelled
                 state.finished_at = workflow.now()
             elif state.status == StepStatus.pending:
                 state.status = StepStatus.skipped
+            else:
+                continue
+            self._dirty.add(index)
         self._current = None
 
     def _finish(self, status: InvestigationStatus, reason: str | None) -> None:
@@ -290,19 +296,21 @@ class InvestigationWorkflow:
 
     async def _save(self) -> None:
         # Serialized, and the snapshot is taken inside the lock, so the last write
-        # always carries the newest state.
+        # always carries the newest state; steps changed while it runs go with the next.
         async with self._save_lock:
+            progress = SaveProgressInput(
+                investigation_id=self._arg.investigation_id,
+                status=self._status,
+                changed_steps={i: self._steps[i].model_copy() for i in sorted(self._dirty)},
+                worker=self._worker,
+                error=self._error,
+                started_at=self._started_at,
+                finished_at=self._finished_at,
+            )
+            self._dirty.clear()
             await workflow.execute_activity_method(
                 StoreActivities.save_progress,
-                SaveProgressInput(
-                    investigation_id=self._arg.investigation_id,
-                    status=self._status,
-                    steps=[s.model_copy() for s in self._steps],
-                    worker=self._worker,
-                    error=self._error,
-                    started_at=self._started_at,
-                    finished_at=self._finished_at,
-                ),
+                progress,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STORE_RETRY,
                 summary=f"record: {self._status.value}"

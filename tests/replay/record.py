@@ -3,6 +3,9 @@ patched change to InvestigationWorkflow; never by the test suite):
 
     .venv/bin/python -m tests.replay.record
 
+Keep what running workflows may still have: first rename the current
+histories/investigation_succeeded.json to the next investigation_succeeded_vN.json.
+
 It runs a real investigation (an http step, then a skipped one) on a throwaway embedded
 stack and writes its history, as `temporal workflow show --output json` prints it.
 """

@@ -31,8 +31,17 @@ def _replayer() -> Replayer:
     )
 
 
-async def test_replays_committed_history() -> None:
-    result = await _replayer().replay_workflow(_history("investigation_succeeded.json"))
+SUCCEEDED = sorted(p.name for p in HISTORIES.glob("investigation_succeeded*.json"))
+
+
+def test_every_kept_version_is_here() -> None:
+    # _v1: before per-step writes to MongoDB; the unsuffixed one: today's code
+    assert SUCCEEDED == ["investigation_succeeded.json", "investigation_succeeded_v1.json"]
+
+
+@pytest.mark.parametrize("name", SUCCEEDED)
+async def test_replays_committed_history(name: str) -> None:
+    result = await _replayer().replay_workflow(_history(name))
     assert result.replay_failure is None
 
 

@@ -43,7 +43,7 @@ from core.contracts import (
     StepResultAck,
     StepResultInput,
 )
-from core.models import AutomationDefinition, InvestigationStatus, StepStatus, WorkerInfo
+from core.models import AutomationDefinition, InvestigationStatus, StepState, StepStatus, WorkerInfo
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from workflows import sandbox_runner
 from workflows.investigation import InvestigationWorkflow
@@ -70,6 +70,7 @@ class FakeActivities:
 
     def __init__(self) -> None:
         self.saved: list[SaveProgressInput] = []
+        self.record: dict[int, StepState] = {}
         self.torn_down: list[str] = []
         self.lose_worker = False
         self.checks = 0
@@ -77,6 +78,7 @@ class FakeActivities:
     @activity.defn(name="save_progress")
     async def save_progress(self, arg: SaveProgressInput) -> SaveProgressResult:
         self.saved.append(arg)
+        self.record.update(arg.changed_steps)  # as MongoDB applies it
         return SaveProgressResult(matched=True)
 
     @activity.defn(name="provision_worker")
@@ -203,7 +205,15 @@ async def test_steps_run_in_order_and_results_are_recorded(env: WorkflowEnvironm
     assert fake.torn_down == ["wrk_1"]
     final = fake.saved[-1]
     assert final.status == InvestigationStatus.succeeded and final.finished_at is not None
-    assert final.steps[0].outputs == {"owner": "Dana"}
+    assert [fake.record[i] for i in range(3)] == result.steps  # the record ends up whole
+    # each result travels to MongoDB once, not again with every later write
+    assert (
+        sum(
+            0 in saved.changed_steps and saved.changed_steps[0].outputs != {}
+            for saved in fake.saved
+        )
+        == 1
+    )
     statuses = [s.status for s in fake.saved]
     assert statuses.index(InvestigationStatus.provisioning) < statuses.index(
         InvestigationStatus.running
