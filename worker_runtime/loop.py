@@ -62,9 +62,12 @@ class StepLoop:
 
     async def run(self) -> None:
         try:
-            investigation = await self._client.investigation()
+            # both questions at once: the first step is usually ready already
+            investigation, first = await asyncio.gather(
+                self._client.investigation(), self._client.next_steps()
+            )
             heartbeat = asyncio.create_task(self._heartbeat())
-            steps = asyncio.create_task(self._steps(investigation))
+            steps = asyncio.create_task(self._steps(investigation, first))
             try:
                 await asyncio.wait({heartbeat, steps}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -102,14 +105,16 @@ class StepLoop:
                 return
             await asyncio.sleep(self._interval)
 
-    async def _steps(self, investigation: WorkerInvestigation) -> None:
+    async def _steps(self, investigation: WorkerInvestigation, first: NextSteps) -> None:
         base: dict[str, Any] = {
             "input": investigation.input,
             "vars": {**investigation.automation.vars, **investigation.vars},
         }
         idle = _IDLE_FIRST
+        pending: NextSteps | None = first
         while True:
-            batch: NextSteps = await self._client.next_steps()
+            batch = pending or await self._client.next_steps()
+            pending = None
             if batch.done:
                 return
             todo = [s for s in batch.steps if s.id not in self._submitted]

@@ -208,7 +208,9 @@ async def test_backend_refusing_the_key_ends_the_loop(caplog: pytest.LogCaptureF
         start = WorkerStartRequest(investigation_id=INVESTIGATION, backend_url=url, api_key="nope")
         with caplog.at_level(logging.INFO, logger="worker_runtime.loop"):
             await asyncio.wait_for(StepLoop(start).run(), 20)
-    assert [c.path for c in backend.calls] == ["/worker/v1/investigation"]
+    # its first two questions, asked together, are refused; nothing more is attempted
+    assert {c.path for c in backend.calls} == {"/worker/v1/investigation", "/worker/v1/steps/next"}
+    assert len(backend.calls) == 2
     assert backend.results == {}
     # a revoked key is how a cancelled investigation ends: said plainly, not as an error
     assert "worker key revoked, stopping" in caplog.messages
