@@ -44,10 +44,6 @@ app.add_typer(tenants_app, name="tenants")
 API_READY_TIMEOUT_SECONDS = 60.0
 
 
-def _configure_logging(settings: Settings) -> None:
-    logs.configure(settings.log_level)
-
-
 def _settings_with_overrides(overrides: dict[str, object]) -> Settings:
     """Apply command-line options as CASTRA_* variables, so child processes see them too."""
     for name, value in overrides.items():
@@ -101,7 +97,7 @@ def up(
             "log_level": log_level,
         }
     )
-    _configure_logging(settings)
+    logs.configure(settings.log_level)
     # SIGTERM behaves like Ctrl-C: stop everything in order and exit 0.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = Stack()
@@ -189,7 +185,7 @@ def api() -> None:
     import uvicorn
 
     settings = get_settings()
-    _configure_logging(settings)
+    logs.configure(settings.log_level)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -205,7 +201,7 @@ def orchestrator() -> None:
     from castra.orchestrator import run_orchestrator
 
     settings = get_settings()
-    _configure_logging(settings)
+    logs.configure(settings.log_level)
     asyncio.run(_run_until_signalled(run_orchestrator(settings)))
 
 
@@ -230,7 +226,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name."
     from core.tenants import create_tenant
 
     settings = get_settings()
-    _configure_logging(settings)
+    logs.configure(settings.log_level)
     try:
         tenant_id, api_key = asyncio.run(create_tenant(settings, name))
     except PyMongoError as exc:
