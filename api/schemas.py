@@ -36,14 +36,13 @@ class AutomationOut(Out):
     warnings: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, doc: dbm.Document, stored_credentials: set[str] | None = None) -> AutomationOut:
+    def of(cls, doc: dbm.Document, stored_credentials: set[str]) -> AutomationOut:
         out = cls.model_validate({**doc, "id": doc["_id"]})
-        if stored_credentials is not None:
-            named = {s.get("credential") for s in doc["definition"]["steps"]} - {None}
-            out.warnings = [
-                f"credential {name!r} is not stored yet (PUT /v1/credentials/{name})"
-                for name in sorted(named - stored_credentials)
-            ]
+        named = {s.get("credential") for s in doc["definition"]["steps"]} - {None}
+        out.warnings = [
+            f"credential {name!r} is not stored yet (PUT /v1/credentials/{name})"
+            for name in sorted(named - stored_credentials)
+        ]
         return out
 
 

@@ -221,7 +221,7 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
 @tenants_app.command("create")
 def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name.")]) -> None:
     """Create a tenant and print its id and first API key (shown only once)."""
-    from pymongo.errors import PyMongoError
+    from pymongo.errors import ConnectionFailure
 
     from core.tenants import create_tenant
 
@@ -229,7 +229,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name."
     logs.configure(settings.log_level)
     try:
         tenant_id, api_key = asyncio.run(create_tenant(settings, name))
-    except PyMongoError as exc:
+    except ConnectionFailure as exc:
         uri = _redact_uri(settings.effective_mongodb_uri)
         typer.echo(
             f"error: cannot reach MongoDB at {uri} ({type(exc).__name__}). Is `castra up` "

@@ -122,6 +122,7 @@ async def get_automation(
 async def list_automations(
     tenant_id: TenantDep,
     db: DbDep,
+    secrets: SecretsDep,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AutomationList:
@@ -129,4 +130,5 @@ async def list_automations(
     if name is not None:
         query["name"] = name
     cursor = db[dbm.AUTOMATIONS].find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit)
-    return AutomationList(items=[AutomationOut.of(doc) async for doc in cursor])
+    stored = await _stored(secrets, tenant_id)
+    return AutomationList(items=[AutomationOut.of(doc, stored) async for doc in cursor])

@@ -69,12 +69,16 @@ async def test_create_get_and_list_automations_in_json_and_yaml(
     fetched = await api.get(f"/v1/automations/{body['id']}", headers=tenant.headers)
     assert fetched.status_code == 200
     assert fetched.json() == body
+    unstored = (await api.get("/v1/automations", headers=tenant.headers)).json()["items"]
+    assert {a["name"]: a["warnings"] for a in unstored}["owner-lookup"] == body["warnings"]
     stored = await api.put(
         "/v1/credentials/thehive", json={"kind": "api_key", "key": "k" * 16}, headers=tenant.headers
     )
     assert stored.status_code == 200
     again = await api.get(f"/v1/automations/{body['id']}", headers=tenant.headers)
     assert again.json()["warnings"] == []
+    listed_now = (await api.get("/v1/automations", headers=tenant.headers)).json()["items"]
+    assert {a["name"]: a["warnings"] for a in listed_now}["owner-lookup"] == []
 
     listed = (await api.get("/v1/automations", headers=tenant.headers)).json()["items"]
     assert [a["name"] for a in listed] == ["portal-login", "owner-lookup"]  # newest first
