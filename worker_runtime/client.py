@@ -1,9 +1,11 @@
 """The worker's client for the backend's worker API (``/worker/v1/...``).
 
 Every call carries the worker key and the investigation header. Connection errors and
-502/503/504 are retried with a short backoff for up to ``retry_seconds`` (the API may be
-restarting); any other error status raises ``WorkerApiError`` at once. No message built
-here contains the key or a credential value.
+502/503/504 are retried with a short backoff for up to ``retry_seconds``: the API or the
+orchestrator may be restarting, and a result in hand is worth waiting for. Giving up is the
+backend's call, not the worker's: it tears a worker down once it has gone silent too long
+or the investigation is over. Any other error status raises ``WorkerApiError`` at once.
+No message built here contains the key or a credential value.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class BackendClient:
         api_key: str,
         investigation_id: str,
         *,
-        retry_seconds: float = 30.0,
+        retry_seconds: float = 600.0,
         timeout_seconds: float = 30.0,
     ) -> None:
         self.investigation_id = investigation_id

@@ -44,6 +44,8 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
 WORKER_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=[PROVISIONING_FAILED])
+# One MongoDB read or write: an attempt lost with a crashed orchestrator is retried soon.
+SHORT_ACTIVITY = timedelta(seconds=10)
 TEARDOWN_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=20)
 
 
@@ -171,7 +173,7 @@ class InvestigationWorkflow:
                         worker_id=self._worker.id if self._worker else "",
                         heartbeat_timeout_seconds=limits.worker_heartbeat_timeout_seconds,
                     ),
-                    start_to_close_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=SHORT_ACTIVITY,
                     retry_policy=WORKER_RETRY,
                     summary="check the worker's heartbeat",
                 )
@@ -311,7 +313,7 @@ class InvestigationWorkflow:
             await workflow.execute_activity_method(
                 StoreActivities.save_progress,
                 progress,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=SHORT_ACTIVITY,
                 retry_policy=STORE_RETRY,
                 summary=f"record: {self._status.value}"
                 + (f", step {self._steps[self._current].id}" if self._current is not None else ""),
